@@ -106,3 +106,14 @@ type Message struct {
 type Queue interface {
 	Send(ctx context.Context, msgs []Message) error
 }
+
+// Delivery is one locked delivery of a queue message (standalone mode's
+// durable queue; Service Bus does the same in Azure).
+type Delivery struct {
+	Message
+	// DeliveryCount counts this delivery: 1 on the first.
+	DeliveryCount int
+	EnqueuedAt    time.Time
+	// Lock identifies this delivery's lock; settling with a lost lock fails.
+	Lock string
+}
