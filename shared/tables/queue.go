@@ -328,3 +328,6 @@ func truncateText(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// Name returns the queue's name.
+func (q *Queue) Name() string { return q.name }
