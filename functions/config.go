@@ -47,6 +47,14 @@ const (
 	envCustomHandlerPort = "FUNCTIONS_CUSTOMHANDLER_PORT"
 )
 
+// settingNames lists every setting the app reads (the host's own
+// FUNCTIONS_CUSTOMHANDLER_PORT aside), for the sample and README checks.
+func settingNames() []string {
+	return []string{envClientID, envClientSecret, envPublicURL, envLoginURL, envGraphURL, envPartnerCenterURL,
+		envSKUCatalogURL, envKeyVaultURL, envTablesConnString, envTablesURL, envServiceBus, envQueue, envSyncSchedule,
+		envAPIKey, envListen, envDataDir, envSyncConcurrency, envLogLevel}
+}
+
 // Config is every setting, loaded and validated once at start.
 type Config struct {
 	Mode Mode
