@@ -36,6 +36,7 @@ const (
 	envKeyVaultURL       = "SEATSYNC_KEYVAULT_URL"
 	envTablesConnString  = "SEATSYNC_TABLES_CONNECTION_STRING"
 	envTablesURL         = "SEATSYNC_TABLES_URL"
+	envTablePrefix       = "SEATSYNC_TABLE_PREFIX"
 	envServiceBus        = "ServiceBusConnection__fullyQualifiedNamespace"
 	envQueue             = "SEATSYNC_QUEUE"
 	envSyncSchedule      = "SEATSYNC_SYNC_SCHEDULE"
@@ -51,7 +52,7 @@ const (
 // FUNCTIONS_CUSTOMHANDLER_PORT aside), for the sample and README checks.
 func settingNames() []string {
 	return []string{envClientID, envClientSecret, envPublicURL, envLoginURL, envGraphURL, envPartnerCenterURL,
-		envSKUCatalogURL, envKeyVaultURL, envTablesConnString, envTablesURL, envServiceBus, envQueue, envSyncSchedule,
+		envSKUCatalogURL, envKeyVaultURL, envTablesConnString, envTablesURL, envTablePrefix, envServiceBus, envQueue, envSyncSchedule,
 		envAPIKey, envListen, envDataDir, envSyncConcurrency, envLogLevel}
 }
 
@@ -74,6 +75,9 @@ type Config struct {
 	// account) or the table endpoint for managed identity.
 	TablesConnectionString seatsync.Secret
 	TablesURL              string
+	// TablePrefix goes before every table name (several deployments in
+	// one storage account).
+	TablePrefix string
 
 	ServiceBusNamespace string
 	Queue               string
@@ -151,6 +155,11 @@ func LoadConfig(mode Mode, getenv func(string) (string, bool)) (Config, error) {
 		if !strings.Contains(c.TablesConnectionString.Reveal(), "AccountName=") {
 			bad(envTablesConnString, "is not a storage connection string (want DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…;TableEndpoint=…)")
 		}
+	}
+
+	c.TablePrefix = get(envTablePrefix)
+	if !regexp.MustCompile(`^([A-Za-z][A-Za-z0-9]{0,19})?$`).MatchString(c.TablePrefix) {
+		bad(envTablePrefix, "must be up to 20 letters and digits, starting with a letter")
 	}
 
 	c.ServiceBusNamespace = get(envServiceBus)

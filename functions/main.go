@@ -107,12 +107,15 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 		return nil, err
 	}
 	a := &app{cfg: cfg, log: log, fns: fns, invoke: http.NewServeMux()}
+	a.invoke.Handle("/", funchost.UnknownFunction(log))
 	if !cfg.TablesConnectionString.IsZero() {
-		a.svc, err = tables.NewFromConnectionString(cfg.TablesConnectionString.Reveal(), nil)
+		if a.svc, err = tables.NewFromConnectionString(cfg.TablesConnectionString.Reveal(), &tables.Options{TablePrefix: cfg.TablePrefix}); err != nil {
+			err = fmt.Errorf("%s: %w", envTablesConnString, err)
+		}
 	} else {
 		var cred *azidentity.DefaultAzureCredential
 		if cred, err = azidentity.NewDefaultAzureCredential(nil); err == nil {
-			a.svc, err = tables.New(cfg.TablesURL, cred, nil)
+			a.svc, err = tables.New(cfg.TablesURL, cred, &tables.Options{TablePrefix: cfg.TablePrefix})
 		}
 	}
 	if err != nil {

@@ -43,6 +43,10 @@ func serve(ctx context.Context, getenv func(string) (string, bool), stdout, stde
 	if err != nil {
 		return err
 	}
+	// Shown at once: if start-up fails further on, the key is not lost.
+	if generated {
+		fmt.Fprintf(stderr, "seatsync: generated an API key and saved it in %s (mode 0600):\n  %s\n", filepath.Join(cfg.DataDir, apiKeyFile), key.Reveal())
+	}
 	a, err := newApp(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -76,9 +80,6 @@ func serve(ctx context.Context, getenv func(string) (string, bool), stdout, stde
 	}
 
 	base := "http://" + cfg.Listen
-	if generated {
-		fmt.Fprintf(stderr, "seatsync: generated an API key and saved it in %s (mode 0600):\n  %s\n", filepath.Join(cfg.DataDir, apiKeyFile), key.Reveal())
-	}
 	fmt.Fprintf(stderr, "seatsync: serving on %s (API key: header %s or ?code=)\n", base, httpapi.KeyHeader)
 	log.Info("standalone mode", "listen", cfg.Listen, "queue", cfg.Queue, "concurrency", cfg.SyncConcurrency, "version", version)
 

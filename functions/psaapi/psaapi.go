@@ -106,6 +106,9 @@ func (a *API) tenants(w http.ResponseWriter, r *http.Request) {
 		httpapi.WriteError(w, r, a.log, err)
 		return
 	}
+	if ts == nil {
+		ts = []seatsync.Tenant{} // the contract's empty list is [], never null
+	}
 	httpapi.WriteJSON(w, http.StatusOK, list[seatsync.Tenant]{Value: ts, NextLink: a.nextLink(r, top, next)})
 }
 

@@ -112,6 +112,7 @@ func Log(log *slog.Logger, next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		sw.Header().Set("X-Request-Id", id)
 		defer func() {
+			aborted := false
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
@@ -119,14 +120,24 @@ func Log(log *slog.Logger, next http.Handler) http.Handler {
 				log.ErrorContext(ctx, "panic in handler", "panic", p)
 				if sw.status == 0 {
 					WriteError(sw, r, log, errors.New("panic"))
+				} else {
+					// The response has started: abort it rather than let a
+					// truncated body look complete.
+					aborted = true
 				}
 			}
+			if sw.status == 0 {
+				sw.status = http.StatusOK // what net/http sends for a silent handler
+			}
 			level := slog.LevelInfo
-			if sw.status >= 500 {
+			if sw.status >= 500 || aborted {
 				level = slog.LevelError
 			}
 			log.Log(ctx, level, "request", "method", r.Method, "path", truncate(r.URL.Path, 256),
 				"status", sw.status, "durationMs", time.Since(start).Milliseconds())
+			if aborted {
+				panic(http.ErrAbortHandler)
+			}
 		}()
 		next.ServeHTTP(sw, r)
 	})

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"iter"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -36,6 +37,21 @@ var (
 type Options struct {
 	// ClientOptions are the Azure SDK pipeline options (transport, retries).
 	ClientOptions azcore.ClientOptions
+	// TablePrefix is put before every table name, so that several
+	// deployments (or test runs) can share one storage account.
+	TablePrefix string
+}
+
+var prefixPattern = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9]{0,19})?$`)
+
+func (o *Options) prefix() (string, error) {
+	if o == nil {
+		return "", nil
+	}
+	if !prefixPattern.MatchString(o.TablePrefix) {
+		return "", fmt.Errorf("tables: table prefix %q must be up to 20 letters and digits, starting with a letter", o.TablePrefix)
+	}
+	return o.TablePrefix, nil
 }
 
 func (o *Options) sdk() *aztables.ClientOptions {
@@ -47,34 +63,44 @@ func (o *Options) sdk() *aztables.ClientOptions {
 
 // Service is a Table Storage account.
 type Service struct {
-	svc *aztables.ServiceClient
+	svc    *aztables.ServiceClient
+	prefix string
 }
 
 // NewFromConnectionString connects with a storage connection string (Azurite
 // needs the full devstoreaccount1 form; aztables v1.4 does not understand
 // UseDevelopmentStorage=true).
 func NewFromConnectionString(cs string, opts *Options) (*Service, error) {
+	prefix, err := opts.prefix()
+	if err != nil {
+		return nil, err
+	}
 	svc, err := aztables.NewServiceClientFromConnectionString(cs, opts.sdk())
 	if err != nil {
 		// The connection string holds the account key: never echo it.
 		return nil, errors.New("tables: the connection string is malformed (want DefaultEndpointsProtocol=…;AccountName=…;AccountKey=…;TableEndpoint=…)")
 	}
-	return &Service{svc: svc}, nil
+	return &Service{svc: svc, prefix: prefix}, nil
 }
 
 // New connects to serviceURL (https://{account}.table.core.windows.net) with
 // a token credential, such as the Functions app's managed identity.
 func New(serviceURL string, cred azcore.TokenCredential, opts *Options) (*Service, error) {
+	prefix, err := opts.prefix()
+	if err != nil {
+		return nil, err
+	}
 	svc, err := aztables.NewServiceClient(serviceURL, cred, opts.sdk())
 	if err != nil {
 		return nil, fmt.Errorf("tables: %w", err)
 	}
-	return &Service{svc: svc}, nil
+	return &Service{svc: svc, prefix: prefix}, nil
 }
 
 // EnsureTables creates the named tables that do not exist yet.
 func (s *Service) EnsureTables(ctx context.Context, names ...string) error {
 	for _, name := range names {
+		name = s.prefix + name
 		_, err := s.svc.CreateTable(ctx, name, nil)
 		if err != nil && !hasCode(err, aztables.TableAlreadyExists) {
 			return fmt.Errorf("tables: create table %s: %w", name, err)
@@ -83,8 +109,9 @@ func (s *Service) EnsureTables(ctx context.Context, names ...string) error {
 	return nil
 }
 
-// Table returns the named table.
+// Table returns the named table (with the service's prefix).
 func (s *Service) Table(name string) *Table {
+	name = s.prefix + name
 	return &Table{c: s.svc.NewClient(name), name: name}
 }
 

@@ -298,3 +298,35 @@ func mustTime(s string) time.Time {
 	}
 	return t
 }
+
+func TestTablePrefixIsolates(t *testing.T) {
+	ctx := t.Context()
+	cs := tablestest.ConnectionString(t)
+	a, err := tables.NewFromConnectionString(cs, &tables.Options{TablePrefix: tablestest.Name("a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := tables.NewFromConnectionString(cs, &tables.Options{TablePrefix: tablestest.Name("b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, svc := range []*tables.Service{a, b} {
+		if err := svc.EnsureTables(ctx, tables.TenantsTable); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Table(tables.TenantsTable).Upsert(ctx, item{"p", "r", "in a", 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Table(tables.TenantsTable).Get(ctx, "p", "r"); !errors.Is(err, tables.ErrNotFound) {
+		t.Fatalf("a row written under one prefix is visible under another: %v", err)
+	}
+	if got := a.Table(tables.TenantsTable).Name(); !strings.HasSuffix(got, tables.TenantsTable) || got == tables.TenantsTable {
+		t.Fatalf("prefixed name = %q", got)
+	}
+	for _, bad := range []string{"1abc", "a-b", "a_b", strings.Repeat("a", 21)} {
+		if _, err := tables.NewFromConnectionString(cs, &tables.Options{TablePrefix: bad}); err == nil {
+			t.Errorf("prefix %q accepted", bad)
+		}
+	}
+}

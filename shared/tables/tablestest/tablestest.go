@@ -39,6 +39,18 @@ func Service(t testing.TB) *tables.Service {
 	return svc
 }
 
+// Isolated returns a client of the test Azurite whose table names carry a
+// prefix of their own, so that the fixed table names of the state store and
+// the queue do not meet another test's rows.
+func Isolated(t testing.TB) *tables.Service {
+	t.Helper()
+	svc, err := tables.NewFromConnectionString(ConnectionString(t), &tables.Options{TablePrefix: Name("p")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
+
 // Name returns a table name no other test uses (letters and digits only).
 func Name(prefix string) string {
 	var b [6]byte
