@@ -80,6 +80,46 @@ func TestBinary(t *testing.T) {
 
 	t.Run("serve", func(t *testing.T) { testServe(t, bin, cs) })
 	t.Run("handler", func(t *testing.T) { testHandler(t, bin, cs) })
+	t.Run("serve fires the timer from function.json", func(t *testing.T) { testServeTimer(t, bin, cs) })
+}
+
+// testServeTimer runs serve with a schedule of every second (through the
+// %SEATSYNC_SYNC_SCHEDULE% of nightlysync/function.json) and checks that the
+// timer invocation reaches the nightlysync handler through the protocol.
+func testServeTimer(t *testing.T, bin, cs string) {
+	port := freePort(t)
+	p := startSeatsync(t, bin, map[string]string{
+		envTablesConnString: cs,
+		envDataDir:          t.TempDir(),
+		envListen:           fmt.Sprintf("127.0.0.1:%d", port),
+		envTablePrefix:      tablestest.Name("tm"),
+		envSyncSchedule:     "*/1 * * * * *",
+	}, "serve")
+	p.waitListening(t, port)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.stdout.String(), "timer invocation failed") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the timer did not fire within 10 s; stdout:\n%s", p.stdout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if code := p.stop(t); code != 0 {
+		t.Fatalf("exit %d after SIGTERM", code)
+	}
+	recs := logRecords(t, p.stdout.String())
+	fired := func(r map[string]any) bool {
+		return r["msg"] == "nightly sync fired" && r["function"] == "nightlysync" && r["invocationId"] != nil
+	}
+	if !hasRecord(recs, fired) {
+		t.Errorf("no \"nightly sync fired\" line from the handler with function and invocationId:\n%s", p.stdout)
+	}
+	failed := func(r map[string]any) bool {
+		return r["msg"] == "timer invocation failed" && r["status"] == float64(500) &&
+			strings.Contains(fmt.Sprint(r["error"]), "not available in this version")
+	}
+	if !hasRecord(recs, failed) {
+		t.Errorf("no failed-invocation line carrying the handler's answer:\n%s", p.stdout)
+	}
 }
 
 func testServe(t *testing.T, bin, cs string) {

@@ -47,7 +47,10 @@ func (r *TimerRunner) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-after(time.Until(next)):
+		case <-after(next.Sub(now())):
+		}
+		if ctx.Err() != nil {
+			return nil // both were ready: stopping wins
 		}
 		fired := now().UTC()
 		following := r.Schedule.Next(fired)
