@@ -117,3 +117,12 @@ type Delivery struct {
 	// Lock identifies this delivery's lock; settling with a lost lock fails.
 	Lock string
 }
+
+// TokenSource gives access tokens for calls into a tenant: the identity
+// adapter implements it, the Graph and Partner Center adapters use it.
+// tenantID is the tenant the token is for ("" or the partner's own tenant for
+// partner-level calls); scope is one resource's ".default" scope, such as
+// "https://graph.microsoft.com/.default".
+type TokenSource interface {
+	AccessToken(ctx context.Context, tenantID, scope string) (Secret, error)
+}
