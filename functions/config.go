@@ -95,8 +95,6 @@ type Config struct {
 	LogLevel string
 }
 
-var guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // LoadConfig reads the settings through getenv (os.LookupEnv) and validates
 // them for mode. Every problem is reported at once, each naming its setting.
 func LoadConfig(mode Mode, getenv func(string) (string, bool)) (Config, error) {
@@ -111,7 +109,7 @@ func LoadConfig(mode Mode, getenv func(string) (string, bool)) (Config, error) {
 	c := Config{Mode: mode}
 
 	c.ClientID = get(envClientID)
-	if c.ClientID != "" && !guidPattern.MatchString(c.ClientID) {
+	if c.ClientID != "" && !seatsync.IsGUID(c.ClientID) {
 		bad(envClientID, "must be the app registration's application (client) id, a GUID")
 	}
 	c.ClientSecret = seatsync.NewSecret(get(envClientSecret))

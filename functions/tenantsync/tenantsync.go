@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"regexp"
 
 	"github.com/seatsync/seatsync/shared/funchost"
 	"github.com/seatsync/seatsync/shared/logctx"
@@ -23,8 +22,6 @@ type Handler struct {
 // New returns the handler.
 func New(log *slog.Logger) *Handler { return &Handler{log: log} }
 
-var guid = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
-
 // Decode validates a queue message body: JSON with a runId and a tenantId,
 // both GUIDs. Unknown fields are allowed (later versions may add some).
 func Decode(body []byte) (seatsync.TenantSyncMessage, error) {
@@ -33,10 +30,10 @@ func Decode(body []byte) (seatsync.TenantSyncMessage, error) {
 	if err := dec.Decode(&m); err != nil || dec.More() {
 		return m, seatsync.Errorf(seatsync.EInvalid, "The message body is not a JSON object with runId and tenantId.")
 	}
-	if !guid.MatchString(m.RunID) {
+	if !seatsync.IsGUID(m.RunID) {
 		return m, seatsync.Errorf(seatsync.EInvalid, "The message's runId is missing or not a GUID.")
 	}
-	if !guid.MatchString(m.TenantID) {
+	if !seatsync.IsGUID(m.TenantID) {
 		return m, seatsync.Errorf(seatsync.EInvalid, "The message's tenantId is missing or not a GUID.")
 	}
 	return m, nil

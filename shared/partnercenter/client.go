@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/seatsync/seatsync/shared/retryafter"
 	"github.com/seatsync/seatsync/shared/seatsync"
 )
 
@@ -44,9 +45,6 @@ const (
 	// maxRetries bounds the retries of one request even when the waits
 	// are short (a server sending "Retry-After: 0").
 	maxRetries = 10
-	// maxRetryAfter caps a Retry-After we believe; a bigger one is as good
-	// as "not today".
-	maxRetryAfter = 24 * time.Hour
 	// backoffBase and backoffCap shape the backoff when no Retry-After
 	// came: 1s, 2s, 4s, … at most 30s, each jittered down to half so that
 	// tenants synced in parallel do not retry in step.
@@ -198,7 +196,7 @@ func (c *Client) Customers(ctx context.Context) ([]Customer, error) {
 func (c *Client) Subscriptions(ctx context.Context, customerTenantID string) ([]Subscription, error) {
 	// The id goes into the path: anything but a GUID could reach another
 	// resource ("../", "?", "#").
-	if !isGUID(customerTenantID) {
+	if !seatsync.IsGUID(customerTenantID) {
 		return nil, fmt.Errorf("partnercenter: list subscriptions: %q is not a customer tenant id (a GUID)", clean(customerTenantID, "", 64))
 	}
 	path := "/v1/customers/" + strings.ToLower(customerTenantID) + "/subscriptions"
@@ -467,7 +465,7 @@ func (c *Client) attempt(ctx context.Context, r pageRequest, requestID, correlat
 	switch resp.StatusCode {
 	case http.StatusTooManyRequests, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		t.retry = true
-		t.after, t.hinted = retryAfter(resp.Header, c.now())
+		t.after, t.hinted = retryafter.Parse(resp.Header, c.now())
 	}
 	return t
 }
@@ -537,27 +535,6 @@ func newGUID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
-
-// isGUID reports whether s is a GUID in its 8-4-4-4-12 hex form.
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func isLoopback(host string) bool {

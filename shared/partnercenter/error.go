@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/seatsync/seatsync/shared/seatsync"
 )
@@ -285,49 +282,5 @@ func clean(s, token string, limit int) string {
 	if token != "" {
 		s = strings.ReplaceAll(s, token, seatsync.Redacted)
 	}
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.Join(strings.Fields(s), " ")
-	if utf8.RuneCountInString(s) <= limit {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:limit-1]) + "…"
-}
-
-// retryAfter reads a Retry-After header: seconds, possibly fractional
-// ("1.5"), or an HTTP date. ok is false when it is absent or unreadable.
-func retryAfter(h http.Header, now time.Time) (d time.Duration, ok bool) {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	// ParseFloat also takes "NaN", "Inf" and hex floats; insisting on a
-	// leading digit or dot keeps to what the header means.
-	if c := v[0]; c >= '0' && c <= '9' || c == '.' {
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 {
-			return 0, false
-		}
-		if f > maxRetryAfter.Seconds() {
-			return maxRetryAfter, true
-		}
-		return time.Duration(f * float64(time.Second)), true
-	}
-	t, err := http.ParseTime(v)
-	if err != nil {
-		return 0, false
-	}
-	d = t.Sub(now)
-	if d < 0 {
-		d = 0
-	}
-	return min(d, maxRetryAfter), true
+	return seatsync.CleanText(s, limit)
 }

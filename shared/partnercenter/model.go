@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/seatsync/seatsync/shared/seatsync"
 )
 
 // Customer is one customer of the partner.
@@ -123,7 +125,7 @@ type wireCustomer struct {
 // example shows a placeholder in tenantId and a GUID in id).
 func (w wireCustomer) tenantID() string {
 	for _, s := range []string{w.CompanyProfile.TenantID, w.ID} {
-		if s = strings.TrimSpace(s); isGUID(s) {
+		if s = strings.TrimSpace(s); seatsync.IsGUID(s) {
 			return strings.ToLower(s)
 		}
 	}

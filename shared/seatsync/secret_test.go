@@ -63,3 +63,29 @@ func TestErrorCodeAndMessage(t *testing.T) {
 		t.Errorf("internal error leaks: %q", seatsync.ErrorMessage(plain))
 	}
 }
+
+func TestIsGUIDAndCleanText(t *testing.T) {
+	for s, want := range map[string]bool{
+		"7d0a4a4e-2f1c-4c3e-9b55-3a1f2e6c8b10": true, "7D0A4A4E-2F1C-4C3E-9B55-3A1F2E6C8B10": true,
+		"7d0a4a4e-2f1c-4c3e-9b55-3a1f2e6c8b1": false, "7d0a4a4e-2f1c-4c3e-9b55-3a1f2e6c8b1g": false,
+		"7d0a4a4e+2f1c-4c3e-9b55-3a1f2e6c8b10": false, "../../../etc/passwd/xxxxxxxxxxxxxxxxx": false, "": false,
+	} {
+		if seatsync.IsGUID(s) != want {
+			t.Errorf("IsGUID(%q) = %v", s, !want)
+		}
+	}
+	for _, tc := range []struct {
+		in    string
+		limit int
+		want  string
+	}{
+		{"AADSTS700082: expired.\r\nTrace ID: x", 100, "AADSTS700082: expired. Trace ID: x"},
+		{"a\x00b\tc  d", 100, "a b c d"},
+		{"abcdef", 4, "abc…"},
+		{"\xff\xfeok", 10, "\ufffdok"},
+	} {
+		if got := seatsync.CleanText(tc.in, tc.limit); got != tc.want {
+			t.Errorf("CleanText(%q, %d) = %q, want %q", tc.in, tc.limit, got, tc.want)
+		}
+	}
+}
