@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/seatsync/seatsync/shared/seatsync"
 )
 
 // Which tenant's token a Graph endpoint wants.
@@ -178,7 +180,7 @@ func (s *Sim) graphHeaders(w http.ResponseWriter, r *http.Request) (string, stri
 		w.Header().Set("request-id", id)
 	}
 	cid := r.Header.Get("client-request-id")
-	if !isGUID(cid) {
+	if !seatsync.IsGUID(cid) {
 		cid = id
 	}
 	w.Header().Set("client-request-id", cid)

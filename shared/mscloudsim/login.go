@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/seatsync/seatsync/shared/seatsync"
 )
 
 // Lifetimes the identity platform documents.
@@ -153,7 +155,7 @@ func (s *Sim) loginError(w http.ResponseWriter, r *http.Request, status int, f a
 	}
 	trace := s.guid()
 	corr := r.Header.Get("client-request-id")
-	if !isGUID(corr) {
+	if !seatsync.IsGUID(corr) {
 		corr = s.guid()
 	}
 	ts := s.now().UTC().Format("2006-01-02 15:04:05Z")

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/seatsync/seatsync/shared/seatsync"
 )
 
 // PartnerCenterHandler serves Partner Center: GET /v1/customers and
@@ -33,7 +35,7 @@ func (s *Sim) pcRoute(r *http.Request) route {
 		case len(parts) == 4 && strings.EqualFold(parts[3], "subscriptions"):
 			id := strings.ToLower(parts[2])
 			tenant := ""
-			if isGUID(id) {
+			if seatsync.IsGUID(id) {
 				tenant = id
 			}
 			return route{template: r.Method + " /v1/customers/{id}/subscriptions", tenant: tenant, serve: func(w http.ResponseWriter, r *http.Request) {
@@ -63,7 +65,7 @@ type pcThrottle struct {
 func (s *Sim) pcHeaders(w http.ResponseWriter, r *http.Request) {
 	for _, h := range []string{"MS-RequestId", "MS-CorrelationId"} {
 		v := r.Header.Get(h)
-		if !isGUID(v) {
+		if !seatsync.IsGUID(v) {
 			v = s.guid()
 		}
 		w.Header().Set(h, v)
@@ -293,7 +295,7 @@ func dotnetTime(t time.Time, salt string) string {
 }
 
 func (s *Sim) subscriptions(w http.ResponseWriter, r *http.Request, id string) {
-	if !isGUID(id) {
+	if !seatsync.IsGUID(id) {
 		s.pcError(w, r, http.StatusBadRequest, "The customer id must be the customer's tenant id (a GUID).")
 		return
 	}
