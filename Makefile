@@ -16,8 +16,10 @@ deps: node_modules/.seatsync-installed
 
 build: deps
 	$(GO) build -o bin/seatsync ./functions
+	$(GO) build -o bin/mscloudsim ./tools/mscloudsim
 
-## run: Azurite, then seatsync serve; prints the API key and URLs to try.
+## run: Azurite, the Microsoft cloud simulator (25 tenants), then seatsync
+## serve pointed at it; prints the API key and URLs to try.
 run: build
 	@scripts/run
 
