@@ -231,7 +231,7 @@ func (s *Sim) authorize(w http.ResponseWriter, r *http.Request) {
 		fail(aadFailure{err: "invalid_request", code: 900144, text: "The request must contain the parameter 'scope'."})
 		return
 	}
-	if _, bad := parseScopes(scope); bad != "" {
+	if _, bad := s.parseScopes(scope); bad != "" {
 		fail(aadFailure{err: "invalid_scope", code: 70011, text: fmt.Sprintf("The scope '%s' is not one this app registration may ask for.", bad)})
 		return
 	}
@@ -437,14 +437,14 @@ type scopeSet struct {
 
 // parseScopes reads a space-separated scope list. bad is the first scope
 // naming no resource the simulator knows.
-func parseScopes(scope string) (scopeSet, string) {
+func (s *Sim) parseScopes(scope string) (scopeSet, string) {
 	ss := scopeSet{oidc: map[string]bool{}}
 	for _, sc := range strings.Fields(scope) {
 		if oidcScopes[strings.ToLower(sc)] {
 			ss.oidc[strings.ToLower(sc)] = true
 			continue
 		}
-		res := scopeResource(sc)
+		res := s.scopeResource(sc)
 		if res == "" {
 			return ss, sc
 		}
@@ -456,9 +456,10 @@ func parseScopes(scope string) (scopeSet, string) {
 }
 
 // scopeResource maps one scope to its resource: a URI's scheme and host
-// (https://graph.microsoft.com/.default), Graph's application id, or Graph
-// for a bare permission name (User.Read).
-func scopeResource(sc string) string {
+// (https://graph.microsoft.com/.default, or the simulator's own Graph URL,
+// which is what a client pointed at it asks for), Graph's application id,
+// or Graph for a bare permission name (User.Read).
+func (s *Sim) scopeResource(sc string) string {
 	if i := strings.Index(sc, "://"); i >= 0 {
 		host, _, _ := strings.Cut(sc[i+3:], "/")
 		switch strings.ToLower(host) {
@@ -466,6 +467,12 @@ func scopeResource(sc string) string {
 			return ResourceGraph
 		case "api.partnercenter.microsoft.com":
 			return ResourcePartnerCenter
+		}
+		s.mu.Lock()
+		own := s.graphHost
+		s.mu.Unlock()
+		if own != "" && strings.EqualFold(host, own) {
+			return ResourceGraph
 		}
 		return ""
 	}
@@ -612,7 +619,7 @@ func (s *Sim) redeemCode(w http.ResponseWriter, r *http.Request, a authority, fo
 	if scope == "" {
 		scope = snapshot.scope
 	}
-	ss, bad := parseScopes(scope)
+	ss, bad := s.parseScopes(scope)
 	if bad != "" {
 		fail(aadFailure{err: "invalid_scope", code: 70011, text: fmt.Sprintf("The scope '%s' is not one this app registration may ask for.", bad)})
 		return
@@ -629,7 +636,7 @@ func (s *Sim) redeemCode(w http.ResponseWriter, r *http.Request, a authority, fo
 	}
 	c.used = true
 	s.mu.Unlock()
-	consented, _ := parseScopes(snapshot.scope)
+	consented, _ := s.parseScopes(snapshot.scope)
 	resp := s.issue(r, a, ss, snapshot.scope, consented.oidc["offline_access"])
 	if consented.oidc["openid"] {
 		resp.IDToken = s.idToken(r, a.tenantID, snapshot.nonce)
@@ -675,7 +682,7 @@ func (s *Sim) redeemRefresh(w http.ResponseWriter, r *http.Request, a authority,
 	if scope == "" {
 		scope = grant.scope
 	}
-	ss, bad := parseScopes(scope)
+	ss, bad := s.parseScopes(scope)
 	if bad != "" {
 		fail(aadFailure{err: "invalid_scope", code: 70011, text: fmt.Sprintf("The scope '%s' is not one this app registration may ask for.", bad)})
 		return

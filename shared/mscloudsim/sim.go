@@ -148,6 +148,10 @@ type Sim struct {
 	access  map[string]*accessGrant
 	windows map[string]*window
 	faults  []*Fault
+	// graphHost is the host:port of the Graph listener StartOn opened: a
+	// scope naming it ("http://127.0.0.1:port/.default", what a client
+	// configured with that Graph URL asks for) is a Graph scope.
+	graphHost string
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -354,6 +358,7 @@ func (s *Sim) StartOn(host string, basePort int) (URLs, error) {
 		urls[i] = "http://" + l.Addr().String()
 	}
 	s.mu.Lock()
+	s.graphHost = strings.ToLower(listeners[1].Addr().String())
 	for i, l := range listeners {
 		srv := &http.Server{Handler: handlers[i], ReadHeaderTimeout: 10 * time.Second}
 		s.servers = append(s.servers, srv)
