@@ -107,7 +107,9 @@ func (c *Client) DelegatedAdminCustomers(ctx context.Context) ([]Customer, error
 
 // Contracts lists the partner's DAP customers (GET /contracts, in the
 // partner's own tenant), following every page. A customer listed twice is
-// returned once; one without a customer id is skipped with a warning.
+// returned once; one without a customer id is skipped with a warning. The
+// SDK types customerId as a UUID, so a page holding a customerId that is not
+// a GUID fails the whole call as unusable (Graph documents it as a GUID).
 func (c *Client) Contracts(ctx context.Context) ([]Customer, error) {
 	ctx, k := withCall(ctx, "contracts", "")
 	b := contracts.NewContractsRequestBuilderInternal(c.pathParams(), c.adapter)

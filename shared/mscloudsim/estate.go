@@ -95,7 +95,11 @@ type Tenant struct {
 	GDAPRoles []string `json:"gdapRoles"`
 	Failure   Failure  `json:"failure,omitempty"`
 	// AccountID is the billing account Graph reports on the tenant's SKUs.
-	AccountID     string         `json:"accountId"`
+	AccountID string `json:"accountId"`
+	// OlderShape: Graph answers this tenant's subscribedSkus in the older
+	// documented shape, without accountId, accountName, lockedOut and
+	// subscriptionIds, so clients are tested on responses that lack them.
+	OlderShape    bool           `json:"olderShape,omitempty"`
 	SKUs          []SKU          `json:"skus"`
 	Subscriptions []Subscription `json:"subscriptions"`
 	Users         UserCounts     `json:"users"`
@@ -417,10 +421,17 @@ func generate(seed int64, n int, base time.Time, partner Partner) Estate {
 		// Last, so that no other feature changes its units afterwards.
 		g.overAssigned(at(0))
 	}
+	older := 0
 	for i := range e.Tenants {
 		t := &e.Tenants[i]
 		t.recomputeSKUs(consumed[i])
 		g.users(t)
+		// Every third readable tenant without locked-out units (which the
+		// older shape cannot express) gets the older shape.
+		if t.Failure == FailureNone && !slices.ContainsFunc(t.SKUs, func(s SKU) bool { return s.LockedOut > 0 }) {
+			t.OlderShape = older%3 == 1
+			older++
+		}
 	}
 	return e
 }

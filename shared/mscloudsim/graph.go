@@ -341,16 +341,17 @@ type graphServicePlan struct {
 	AppliesTo          string `json:"appliesTo"`
 }
 
+// The pointer and omitempty fields are absent in the older documented shape.
 type graphPrepaidUnits struct {
-	Enabled   int `json:"enabled"`
-	LockedOut int `json:"lockedOut"`
-	Suspended int `json:"suspended"`
-	Warning   int `json:"warning"`
+	Enabled   int  `json:"enabled"`
+	LockedOut *int `json:"lockedOut,omitempty"`
+	Suspended int  `json:"suspended"`
+	Warning   int  `json:"warning"`
 }
 
 type graphSubscribedSku struct {
-	AccountName      string             `json:"accountName"`
-	AccountID        string             `json:"accountId"`
+	AccountName      string             `json:"accountName,omitempty"`
+	AccountID        string             `json:"accountId,omitempty"`
 	AppliesTo        string             `json:"appliesTo"`
 	CapabilityStatus string             `json:"capabilityStatus"`
 	ConsumedUnits    int                `json:"consumedUnits"`
@@ -359,7 +360,7 @@ type graphSubscribedSku struct {
 	ServicePlans     []graphServicePlan `json:"servicePlans"`
 	SkuID            string             `json:"skuId"`
 	SkuPartNumber    string             `json:"skuPartNumber"`
-	SubscriptionIDs  []string           `json:"subscriptionIds"`
+	SubscriptionIDs  []string           `json:"subscriptionIds,omitempty"`
 }
 
 func servicePlans(skuID, status string) []graphServicePlan {
@@ -378,19 +379,21 @@ func servicePlans(skuID, status string) []graphServicePlan {
 func (s *Sim) subscribedSkus(w http.ResponseWriter, r *http.Request, _ accessGrant, t *Tenant) {
 	items := make([]any, 0, len(t.SKUs))
 	for _, sku := range t.SKUs {
-		items = append(items, graphSubscribedSku{
-			AccountName:      t.DisplayName,
-			AccountID:        t.AccountID,
+		item := graphSubscribedSku{
 			AppliesTo:        sku.AppliesTo,
 			CapabilityStatus: sku.CapabilityStatus,
 			ConsumedUnits:    sku.Consumed,
 			ID:               t.TenantID + "_" + sku.SkuID,
-			PrepaidUnits:     graphPrepaidUnits{Enabled: sku.Enabled, LockedOut: sku.LockedOut, Suspended: sku.Suspended, Warning: sku.Warning},
+			PrepaidUnits:     graphPrepaidUnits{Enabled: sku.Enabled, Suspended: sku.Suspended, Warning: sku.Warning},
 			ServicePlans:     servicePlans(sku.SkuID, sku.CapabilityStatus),
 			SkuID:            sku.SkuID,
 			SkuPartNumber:    sku.SkuPartNumber,
-			SubscriptionIDs:  sku.SubscriptionIDs,
-		})
+		}
+		if !t.OlderShape {
+			item.AccountName, item.AccountID, item.SubscriptionIDs = t.DisplayName, t.AccountID, sku.SubscriptionIDs
+			item.PrepaidUnits.LockedOut = &sku.LockedOut
+		}
+		items = append(items, item)
 	}
 	page, ok := s.project(w, r, items)
 	if !ok {
