@@ -2,6 +2,7 @@ package seatsync
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -125,4 +126,33 @@ type Delivery struct {
 // "https://graph.microsoft.com/.default".
 type TokenSource interface {
 	AccessToken(ctx context.Context, tenantID, scope string) (Secret, error)
+}
+
+// ErrSecretNotFound is wrapped by SecretStore.GetSecret when there is no
+// such secret.
+var ErrSecretNotFound = errors.New("secret not found")
+
+// SecretInfo is what is kept beside a secret: never secret itself.
+type SecretInfo struct {
+	ContentType string
+	Tags        map[string]string
+	ExpiresAt   *time.Time
+	UpdatedAt   time.Time
+}
+
+// SecretStore keeps the partner's refresh token: Key Vault in Azure, local
+// files (mode 0600) in standalone mode.
+type SecretStore interface {
+	// GetSecret returns the current value; an error wrapping
+	// ErrSecretNotFound if there is none.
+	GetSecret(ctx context.Context, name string) (Secret, SecretInfo, error)
+	// SetSecret stores value as the new current version.
+	SetSecret(ctx context.Context, name string, value Secret, info SecretInfo) error
+}
+
+// RunStarter starts a sync run: the nightly timer, POST /api/v1/sync and the
+// first run after consent all go through it. tenantIDs nil means every
+// active tenant.
+type RunStarter interface {
+	StartRun(ctx context.Context, trigger string, tenantIDs []string) (Run, error)
 }

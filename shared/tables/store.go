@@ -14,11 +14,18 @@ import (
 const (
 	TenantsTable     = "tenants"
 	ConnectionsTable = "connections"
+	// ConsentStatesTable holds pending consent states (single use, 10 min).
+	ConsentStatesTable = "consentstates"
+	// RunsTable holds sync runs; RunTenantsTable the per-run tenant results.
+	RunsTable       = "runs"
+	RunTenantsTable = "runtenants"
+	// CatalogTable caches Microsoft's product-names CSV.
+	CatalogTable = "catalog"
 )
 
 // AllTables lists every table seatsync uses, for EnsureTables at start.
 func AllTables() []string {
-	return []string{TenantsTable, ConnectionsTable, QueueTable, DeadLetterTable}
+	return []string{TenantsTable, ConnectionsTable, ConsentStatesTable, RunsTable, RunTenantsTable, CatalogTable, QueueTable, DeadLetterTable}
 }
 
 // Partition keys of single-partition tables.
