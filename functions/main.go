@@ -18,9 +18,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"github.com/seatsync/seatsync/functions/consent"
 	"github.com/seatsync/seatsync/functions/nightlysync"
-	"github.com/seatsync/seatsync/functions/psaapi"
 	"github.com/seatsync/seatsync/functions/tenantsync"
 	"github.com/seatsync/seatsync/shared/funchost"
 	"github.com/seatsync/seatsync/shared/httpapi"
@@ -99,6 +97,11 @@ type app struct {
 	// invoke serves POST /{function} for the other triggers: the host's
 	// protocol in Azure, in-process calls standalone.
 	invoke *http.ServeMux
+	// queue is the tenant-sync queue: the durable table queue standalone;
+	// nil in Azure until the Service Bus sender exists.
+	queue *tables.Queue
+	// runs starts sync runs; nil when no queue is available.
+	runs seatsync.RunStarter
 }
 
 func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
@@ -129,10 +132,8 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	}
 	a.store = tables.NewStore(a.svc)
 
-	a.httpFuncs = map[string]http.Handler{
-		"psaapi":          psaapi.New(a.store, log, &psaapi.Options{PublicURL: cfg.PublicURL}),
-		"consent":         consent.NotAvailable(log),
-		"consentcallback": consent.NotAvailable(log),
+	if err := a.wireConsentAndRuns(); err != nil {
+		return nil, err
 	}
 	other := map[string]http.Handler{}
 	for _, f := range fns {

@@ -51,10 +51,7 @@ func serve(ctx context.Context, getenv func(string) (string, bool), stdout, stde
 	if err != nil {
 		return err
 	}
-	queue, err := tables.NewQueue(a.svc, cfg.Queue, nil)
-	if err != nil {
-		return err
-	}
+	queue := a.queue
 
 	mux := http.NewServeMux()
 	if err := a.routes(mux, func(h http.Handler) http.Handler { return httpapi.RequireKey(key, log, h) }); err != nil {

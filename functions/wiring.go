@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/seatsync/seatsync/functions/consent"
+	"github.com/seatsync/seatsync/functions/psaapi"
+	"github.com/seatsync/seatsync/shared/fanout"
+	"github.com/seatsync/seatsync/shared/graph"
+	"github.com/seatsync/seatsync/shared/identity"
+	"github.com/seatsync/seatsync/shared/keyvault"
+	"github.com/seatsync/seatsync/shared/localsecrets"
+	"github.com/seatsync/seatsync/shared/partnercenter"
+	"github.com/seatsync/seatsync/shared/seatsync"
+	"github.com/seatsync/seatsync/shared/tables"
+)
+
+// wireConsentAndRuns builds the secret store, the identity client, the
+// partner's token source, the Microsoft clients and the run starter, and the
+// HTTP functions that use them.
+func (a *app) wireConsentAndRuns() error {
+	cfg, log := a.cfg, a.log
+	secrets, err := a.secretStore()
+	if err != nil {
+		return err
+	}
+	if cfg.Mode == ModeServe {
+		if a.queue, err = tables.NewQueue(a.svc, cfg.Queue, nil); err != nil {
+			return err
+		}
+	}
+	copts := consent.Options{
+		Secrets:     secrets,
+		States:      tables.NewConsentStates(a.svc),
+		Connections: a.store,
+		PublicURL:   cfg.PublicURL,
+		GraphURL:    cfg.GraphURL,
+		Log:         log,
+	}
+	if cfg.ClientID != "" && !cfg.ClientSecret.IsZero() {
+		idc, err := identity.New(cfg.LoginURL, cfg.ClientID, cfg.ClientSecret, &identity.Options{Log: log})
+		if err != nil {
+			return fmt.Errorf("%s, %s: %w", envClientID, envClientSecret, err)
+		}
+		copts.Identity = idc
+		if copts.Validate, err = consent.NewValidator(idc, cfg.GraphURL, cfg.PartnerCenterURL, &consent.ValidatorOptions{Log: log}); err != nil {
+			return err
+		}
+		tokens, err := identity.NewTokens(idc, &partnerRefreshToken{secrets: secrets, conns: a.store}, nil)
+		if err != nil {
+			return err
+		}
+		if a.queue != nil {
+			if a.runs, err = a.runStarter(tokens); err != nil {
+				return err
+			}
+			copts.Runs = a.runs
+		}
+	}
+	a.httpFuncs = map[string]http.Handler{
+		"psaapi":          psaapi.New(a.store, log, &psaapi.Options{PublicURL: cfg.PublicURL}),
+		"consent":         consent.Start(copts),
+		"consentcallback": consent.Callback(copts),
+	}
+	return nil
+}
+
+// secretStore is Key Vault when SEATSYNC_KEYVAULT_URL is set (always in
+// Azure), else 0600 files under SEATSYNC_DATA_DIR/secrets (standalone).
+func (a *app) secretStore() (seatsync.SecretStore, error) {
+	if a.cfg.KeyVaultURL != "" {
+		cred, err := azidentity.NewDefaultAzureCredential(nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: no Azure credential: %w", envKeyVaultURL, err)
+		}
+		kv, err := keyvault.New(a.cfg.KeyVaultURL, cred, nil)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", envKeyVaultURL, err)
+		}
+		return kv, nil
+	}
+	ls, err := localsecrets.New(filepath.Join(a.cfg.DataDir, "secrets"))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", envDataDir, err)
+	}
+	return ls, nil
+}
+
+func (a *app) runStarter(tokens seatsync.TokenSource) (seatsync.RunStarter, error) {
+	gc, err := graph.New(a.cfg.GraphURL, tokens, &graph.Options{Log: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", envGraphURL, err)
+	}
+	pc, err := partnercenter.New(a.cfg.PartnerCenterURL, tokens, &partnercenter.Options{Log: a.log})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", envPartnerCenterURL, err)
+	}
+	return fanout.New(fanout.Options{Graph: gc, PartnerCenter: pc, Store: a.store, Runs: tables.NewRuns(a.svc), Queue: a.queue, Log: a.log})
+}
+
+// partnerRefreshToken is the identity cache's refresh-token store: the
+// secret of whichever partner tenant is connected now (consent may change
+// it while the process runs).
+type partnerRefreshToken struct {
+	secrets seatsync.SecretStore
+	conns   *tables.Store
+}
+
+func (p *partnerRefreshToken) current(ctx context.Context) (*seatsync.RefreshTokens, error) {
+	c, err := p.conns.Connection(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.PartnerTenantID == "" {
+		return nil, nil
+	}
+	return &seatsync.RefreshTokens{Store: p.secrets, PartnerTenantID: c.PartnerTenantID}, nil
+}
+
+// Load returns the connected partner's refresh token, or an empty Secret
+// when no partner has consented yet.
+func (p *partnerRefreshToken) Load(ctx context.Context) (seatsync.Secret, error) {
+	rt, err := p.current(ctx)
+	if err != nil || rt == nil {
+		return seatsync.Secret{}, err
+	}
+	return rt.Load(ctx)
+}
+
+// Save stores a rotated refresh token of the connected partner.
+func (p *partnerRefreshToken) Save(ctx context.Context, old, new seatsync.Secret) error {
+	rt, err := p.current(ctx)
+	if err != nil || rt == nil {
+		return err
+	}
+	return rt.Save(ctx, old, new)
+}
