@@ -726,7 +726,7 @@ func (f *flow) exchangeFailed(w http.ResponseWriter, r *http.Request, err error)
 func (f *flow) microsoftError(w http.ResponseWriter, r *http.Request, code, desc string) {
 	code = seatsync.CleanText(code, 64)
 	desc = seatsync.CleanText(desc, 500)
-	aadsts := aadstsNumber(desc)
+	aadsts := identity.AADSTSFromDescription(desc)
 	p := page{Detail: desc}
 	reason := "microsoft error"
 	switch {
@@ -775,22 +775,6 @@ func isErrorWord(s string) bool {
 		}
 	}
 	return true
-}
-
-// aadstsNumber finds "AADSTS<digits>" in Microsoft's description (the
-// authorize redirect has no error_codes array).
-func aadstsNumber(desc string) int {
-	i := strings.Index(desc, "AADSTS")
-	if i < 0 {
-		return 0
-	}
-	rest := desc[i+len("AADSTS"):]
-	n := 0
-	for n < len(rest) && n < 9 && rest[n] >= '0' && rest[n] <= '9' {
-		n++
-	}
-	v, _ := strconv.Atoi(rest[:n])
-	return v
 }
 
 func isLoopback(host string) bool {

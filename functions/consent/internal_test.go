@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/seatsync/seatsync/shared/identity"
 	"github.com/seatsync/seatsync/shared/seatsync"
 )
 
@@ -70,8 +71,8 @@ func TestAADSTSNumber(t *testing.T) {
 		"no code here":                          0,
 		"AADSTS99999999999999: overlong number": 999999999,
 	} {
-		if got := aadstsNumber(desc); got != want {
-			t.Errorf("aadstsNumber(%q) = %d, want %d", desc, got, want)
+		if got := identity.AADSTSFromDescription(desc); got != want {
+			t.Errorf("AADSTSFromDescription(%q) = %d, want %d", desc, got, want)
 		}
 	}
 }

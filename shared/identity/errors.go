@@ -304,9 +304,10 @@ func classify(status, aadsts int, oauthError string) Kind {
 	return KindOther
 }
 
-// aadstsFromDescription finds "AADSTS<digits>" in Microsoft's description,
-// for answers whose error_codes array is missing.
-func aadstsFromDescription(desc string) int {
+// AADSTSFromDescription finds "AADSTS<digits>" in Microsoft's description,
+// for answers whose error_codes array is missing (and for the authorize
+// redirect's error_description, which never has one).
+func AADSTSFromDescription(desc string) int {
 	i := strings.Index(desc, "AADSTS")
 	if i < 0 {
 		return 0

@@ -316,7 +316,7 @@ func (c *Client) parseError(resp *http.Response, raw []byte, g grant) *Error {
 		}
 	}
 	if e.AADSTS == 0 {
-		e.AADSTS = aadstsFromDescription(w.Description)
+		e.AADSTS = AADSTSFromDescription(w.Description)
 	}
 	e.Kind = classify(status, e.AADSTS, w.Error)
 	return e
