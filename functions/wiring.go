@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 
@@ -99,7 +101,11 @@ func (a *app) runStarter(tokens seatsync.TokenSource) (seatsync.RunStarter, erro
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", envPartnerCenterURL, err)
 	}
-	return fanout.New(fanout.Options{Graph: gc, PartnerCenter: pc, Store: a.store, Runs: tables.NewRuns(a.svc), Queue: a.queue, Log: a.log})
+	starter, err := fanout.New(fanout.Options{Graph: gc, PartnerCenter: pc, Store: a.store, Runs: tables.NewRuns(a.svc), Queue: a.queue, Log: a.log})
+	if err != nil {
+		return nil, err
+	}
+	return connectionGuard{next: starter, conns: a.store, log: a.log}, nil
 }
 
 // partnerRefreshToken is the identity cache's refresh-token store: the
@@ -138,4 +144,32 @@ func (p *partnerRefreshToken) Save(ctx context.Context, old, new seatsync.Secret
 		return err
 	}
 	return rt.Save(ctx, old, new)
+}
+
+// connectionGuard marks the connection invalid, with Microsoft's reason in
+// an MSP's words, when a run cannot start because the partner's refresh
+// token is refused (expired, revoked, MFA or consent needed, bad client
+// secret). Transient failures (throttling, outages) leave it alone.
+type connectionGuard struct {
+	next  seatsync.RunStarter
+	conns *tables.Store
+	log   *slog.Logger
+}
+
+func (g connectionGuard) StartRun(ctx context.Context, trigger string, tenantIDs []string) (seatsync.Run, error) {
+	run, err := g.next.StartRun(ctx, trigger, tenantIDs)
+	ie, ok := errors.AsType[*identity.Error](err)
+	if !ok || ie.Transient() {
+		return run, err
+	}
+	c, cerr := g.conns.Connection(ctx)
+	if cerr == nil && c.PartnerTenantID != "" {
+		c.Status, c.CredentialsValidated = seatsync.Invalid, false
+		c.LastError = &seatsync.Problem{Code: ie.Code(), Message: ie.Message()}
+		cerr = g.conns.PutConnection(ctx, c)
+	}
+	if cerr != nil {
+		g.log.ErrorContext(ctx, "could not mark the connection invalid", "error", cerr.Error())
+	}
+	return run, err
 }
