@@ -143,7 +143,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 			continue
 		case "timerTrigger":
 			if f.Name == "nightlysync" {
-				other[f.Name] = funchost.HandleTimer(log, f.Name, tr.Name, nightlysync.New(log).Handle)
+				other[f.Name] = funchost.HandleTimer(log, f.Name, tr.Name, nightlysync.New(log, a.runs).Handle)
 			}
 		case "serviceBusTrigger":
 			if f.Name == "tenantsync" {

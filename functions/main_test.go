@@ -108,14 +108,14 @@ func testServeTimer(t *testing.T, bin, cs string) {
 	}
 	recs := logRecords(t, p.stdout.String())
 	fired := func(r map[string]any) bool {
-		return r["msg"] == "nightly sync fired" && r["function"] == "nightlysync" && r["invocationId"] != nil
+		return r["msg"] == "invocation failed" && r["function"] == "nightlysync" && r["invocationId"] != nil
 	}
 	if !hasRecord(recs, fired) {
-		t.Errorf("no \"nightly sync fired\" line from the handler with function and invocationId:\n%s", p.stdout)
+		t.Errorf("no \"invocation failed\" line from the nightlysync handler with function and invocationId:\n%s", p.stdout)
 	}
 	failed := func(r map[string]any) bool {
 		return r["msg"] == "timer invocation failed" && r["status"] == float64(500) &&
-			strings.Contains(fmt.Sprint(r["error"]), "not available in this version")
+			strings.Contains(fmt.Sprint(r["error"]), "The nightly sync is not configured")
 	}
 	if !hasRecord(recs, failed) {
 		t.Errorf("no failed-invocation line carrying the handler's answer:\n%s", p.stdout)
@@ -599,6 +599,13 @@ func logRecords(t *testing.T, out string) []map[string]any {
 	sc := bufio.NewScanner(strings.NewReader(out))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
+		// A key twice in one line (two layers adding the same attribute)
+		// would be silently collapsed by Unmarshal.
+		for _, k := range []string{`"invocationId":`, `"requestId":`, `"tenantId":`, `"function":`} {
+			if strings.Count(sc.Text(), k) > 1 {
+				t.Errorf("log line repeats %s: %s", k, sc.Text())
+			}
+		}
 		var r map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
 			t.Errorf("log line is not JSON: %q", sc.Text())

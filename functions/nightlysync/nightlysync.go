@@ -1,6 +1,6 @@
-// Package nightlysync is the nightlysync function: on its timer it redeems
-// the partner's token, lists the customer tenants and sends one queue
-// message per tenant.
+// Package nightlysync is the nightlysync function: on its timer it starts a
+// sync run of every active customer tenant, through the same fan-out that
+// POST /api/v1/sync and consent's first run use.
 package nightlysync
 
 import (
@@ -13,14 +13,24 @@ import (
 
 // Handler handles nightlysync invocations.
 type Handler struct {
-	log *slog.Logger
+	log  *slog.Logger
+	runs seatsync.RunStarter
 }
 
-// New returns the handler.
-func New(log *slog.Logger) *Handler { return &Handler{log: log} }
+// New returns the handler; runs nil means the fan-out is not available in
+// this deployment (no queue), which each firing reports.
+func New(log *slog.Logger, runs seatsync.RunStarter) *Handler { return &Handler{log: log, runs: runs} }
 
-// Handle runs the scheduled fan-out.
+// Handle starts the scheduled run. A failure fails the invocation, so the
+// host logs it; the next firing tries again.
 func (h *Handler) Handle(ctx context.Context, t funchost.Timer) error {
-	h.log.InfoContext(ctx, "nightly sync fired", "pastDue", t.IsPastDue)
-	return seatsync.Errorf(seatsync.ENotImplemented, "The nightly sync is not available in this version of seatsync.")
+	if h.runs == nil {
+		return seatsync.Errorf(seatsync.ENotImplemented, "The nightly sync is not configured: it needs the app registration (SEATSYNC_CLIENT_ID, SEATSYNC_CLIENT_SECRET) and a tenant-sync queue.")
+	}
+	run, err := h.runs.StartRun(ctx, seatsync.TriggerSchedule, nil)
+	if err != nil {
+		return err
+	}
+	h.log.InfoContext(ctx, "nightly sync started", "runId", run.RunID, "tenants", run.TenantsTotal, "pastDue", t.IsPastDue)
+	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/seatsync/seatsync/shared/logctx"
 	"github.com/seatsync/seatsync/shared/ncrontab"
 )
 
@@ -61,7 +60,8 @@ func (r *TimerRunner) Run(ctx context.Context) error {
 			continue
 		}
 		id := NewID()
-		res := Invoke(logctx.With(ctx, slog.String("invocationId", id)), r.Handler, r.Function, id, payload)
+		// The handler puts the invocation id into its log context itself.
+		res := Invoke(ctx, r.Handler, r.Function, id, payload)
 		if !res.OK() {
 			msg := ""
 			if res.Response.Error != nil {
