@@ -97,9 +97,12 @@ type app struct {
 	// invoke serves POST /{function} for the other triggers: the host's
 	// protocol in Azure, in-process calls standalone.
 	invoke *http.ServeMux
-	// queue is the tenant-sync queue: the durable table queue standalone;
-	// nil in Azure until the Service Bus sender exists.
+	// queue is standalone mode's durable table queue, which its dispatcher
+	// receives from; nil in Azure.
 	queue *tables.Queue
+	// sender sends tenant-sync messages: the table queue standalone, the
+	// Service Bus queue in Azure.
+	sender seatsync.Queue
 	// runs starts sync runs; nil when no queue is available.
 	runs seatsync.RunStarter
 }

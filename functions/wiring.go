@@ -18,6 +18,7 @@ import (
 	"github.com/seatsync/seatsync/shared/localsecrets"
 	"github.com/seatsync/seatsync/shared/partnercenter"
 	"github.com/seatsync/seatsync/shared/seatsync"
+	"github.com/seatsync/seatsync/shared/servicebus"
 	"github.com/seatsync/seatsync/shared/tables"
 )
 
@@ -30,10 +31,22 @@ func (a *app) wireConsentAndRuns() error {
 	if err != nil {
 		return err
 	}
-	if cfg.Mode == ModeServe {
+	switch {
+	case cfg.Mode == ModeServe:
 		if a.queue, err = tables.NewQueue(a.svc, cfg.Queue, nil); err != nil {
 			return err
 		}
+		a.sender = a.queue
+	case cfg.ServiceBusNamespace != "":
+		cred, err := azidentity.NewDefaultAzureCredential(nil)
+		if err != nil {
+			return fmt.Errorf("%s: no Azure credential: %w", envServiceBus, err)
+		}
+		sb, err := servicebus.New(cfg.ServiceBusNamespace, cfg.Queue, cred, nil)
+		if err != nil {
+			return fmt.Errorf("%s: %w", envServiceBus, err)
+		}
+		a.sender = sb
 	}
 	copts := consent.Options{
 		Secrets:     secrets,
@@ -56,7 +69,7 @@ func (a *app) wireConsentAndRuns() error {
 		if err != nil {
 			return err
 		}
-		if a.queue != nil {
+		if a.sender != nil {
 			if a.runs, err = a.runStarter(tokens); err != nil {
 				return err
 			}
@@ -101,7 +114,7 @@ func (a *app) runStarter(tokens seatsync.TokenSource) (seatsync.RunStarter, erro
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", envPartnerCenterURL, err)
 	}
-	starter, err := fanout.New(fanout.Options{Graph: gc, PartnerCenter: pc, Store: a.store, Runs: tables.NewRuns(a.svc), Queue: a.queue, Log: a.log})
+	starter, err := fanout.New(fanout.Options{Graph: gc, PartnerCenter: pc, Store: a.store, Runs: tables.NewRuns(a.svc), Queue: a.sender, Log: a.log})
 	if err != nil {
 		return nil, err
 	}
