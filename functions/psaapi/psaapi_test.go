@@ -49,9 +49,12 @@ func (f *fakeStore) Tenants(_ context.Context, top int, continuation string) ([]
 }
 
 type testAPI struct {
-	store *fakeStore
-	api   *psaapi.API
-	log   *bytes.Buffer
+	store   *fakeStore
+	lic     *fakeLicences
+	runs    *fakeRuns
+	starter *fakeStarter
+	api     *psaapi.API
+	log     *bytes.Buffer
 }
 
 func newAPI(store *fakeStore, opts *psaapi.Options) *testAPI {
@@ -404,14 +407,29 @@ func TestRoutesMethodsAndNotFound(t *testing.T) {
 		{http.MethodPost, "/api/v1/connection", 405, seatsync.EMethod, "GET"},
 		{http.MethodGet, "/api/v1/unknown", 404, seatsync.ENotFound, ""},
 		{http.MethodPost, "/api/v1/unknown", 404, seatsync.ENotFound, ""},
-		{http.MethodGet, "/api/v1/tenants/extra", 404, seatsync.ENotFound, ""},
+		{http.MethodGet, "/api/v1/tenants/" + tenantA + "/extra", 404, seatsync.ENotFound, ""},
+		{http.MethodGet, "/api/v1/tenants/" + tenantA + "/licenses/x", 404, seatsync.ENotFound, ""},
+		{http.MethodGet, "/api/v1/sync/runs", 404, seatsync.ENotFound, ""},
 		{http.MethodGet, "/api/v1/", 404, seatsync.ENotFound, ""},
+		{http.MethodGet, "/api/v1/sync", 405, seatsync.EMethod, "POST"},
+		{http.MethodPut, "/api/v1/sync", 405, seatsync.EMethod, "POST"},
+		{http.MethodPost, "/api/v1/tenants/" + tenantA, 405, seatsync.EMethod, "GET"},
+		{http.MethodDelete, "/api/v1/tenants/" + tenantA + "/licenses", 405, seatsync.EMethod, "GET"},
+		{http.MethodPost, "/api/v1/tenants/" + tenantA + "/subscriptions", 405, seatsync.EMethod, "GET"},
+		{http.MethodPost, "/api/v1/tenants/" + tenantA + "/counts", 405, seatsync.EMethod, "GET"},
+		{http.MethodPost, "/api/v1/licenses", 405, seatsync.EMethod, "GET"},
+		{http.MethodPost, "/api/v1/changes", 405, seatsync.EMethod, "GET"},
+		{http.MethodPost, "/api/v1/sync/runs/latest", 405, seatsync.EMethod, "GET"},
+		{http.MethodDelete, "/api/v1/sync/runs/" + runDone, 405, seatsync.EMethod, "GET"},
+		{http.MethodPost, "/api/v1/openapi.json", 405, seatsync.EMethod, "GET"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
-			a := newAPI(&fakeStore{}, nil)
+			a := newFullAPI()
+			a.store.calls = nil
 			rec := a.do(tc.method, tc.path+"?code=KEY")
 			checkError(t, rec, tc.status, tc.code)
+			a.noCalls(t)
 			if got := rec.Result().Header.Get("Allow"); got != tc.allow {
 				t.Errorf("Allow = %q, want %q", got, tc.allow)
 			}
