@@ -21,8 +21,10 @@ import (
 	"github.com/seatsync/seatsync/functions/nightlysync"
 	"github.com/seatsync/seatsync/functions/tenantsync"
 	"github.com/seatsync/seatsync/shared/funchost"
+	"github.com/seatsync/seatsync/shared/graph"
 	"github.com/seatsync/seatsync/shared/httpapi"
 	"github.com/seatsync/seatsync/shared/logctx"
+	"github.com/seatsync/seatsync/shared/partnercenter"
 	"github.com/seatsync/seatsync/shared/seatsync"
 	"github.com/seatsync/seatsync/shared/tables"
 )
@@ -105,6 +107,13 @@ type app struct {
 	sender seatsync.Queue
 	// runs starts sync runs; nil when no queue is available.
 	runs seatsync.RunStarter
+	// tenantSync handles the tenant-sync messages; without the app
+	// registration it fails each message as not configured.
+	tenantSync *tenantsync.Handler
+	// graph and partnerCenter are the partner's Microsoft clients; nil
+	// without the app registration.
+	graph         *graph.Client
+	partnerCenter *partnercenter.Client
 }
 
 func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
@@ -130,10 +139,11 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 	// The host waits 60 s for readiness; do not let storage eat all of it.
 	tctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	if err := a.svc.EnsureTables(tctx, tables.AllTables()...); err != nil {
+	if err := a.svc.EnsureTables(tctx, append(tables.AllTables(), tables.LicenceTables()...)...); err != nil {
 		return nil, fmt.Errorf("table storage is not reachable or not writable: %w", err)
 	}
 	a.store = tables.NewStore(a.svc)
+	a.tenantSync = tenantsync.New(log)
 
 	if err := a.wireConsentAndRuns(); err != nil {
 		return nil, err
@@ -150,7 +160,7 @@ func newApp(ctx context.Context, cfg Config, log *slog.Logger) (*app, error) {
 			}
 		case "serviceBusTrigger":
 			if f.Name == "tenantsync" {
-				other[f.Name] = funchost.HandleServiceBus(log, f.Name, tr.Name, tenantsync.New(log).Handle)
+				other[f.Name] = funchost.HandleServiceBus(log, f.Name, tr.Name, a.tenantSync.Handle)
 			}
 		}
 		h, ok := other[f.Name]

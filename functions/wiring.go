@@ -11,6 +11,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/seatsync/seatsync/functions/consent"
 	"github.com/seatsync/seatsync/functions/psaapi"
+	"github.com/seatsync/seatsync/functions/tenantsync"
+	"github.com/seatsync/seatsync/shared/catalog"
 	"github.com/seatsync/seatsync/shared/fanout"
 	"github.com/seatsync/seatsync/shared/graph"
 	"github.com/seatsync/seatsync/shared/identity"
@@ -69,15 +71,28 @@ func (a *app) wireConsentAndRuns() error {
 		if err != nil {
 			return err
 		}
+		if err := a.microsoftClients(tokens); err != nil {
+			return err
+		}
+		if a.tenantSync, err = tenantsync.NewHandler(tenantsync.Options{Graph: a.graph, PartnerCenter: a.partnerCenter,
+			Catalog:  catalog.NewSource(cfg.SKUCatalogURL, a.svc.Table(tables.CatalogTable), &catalog.Options{Log: log}),
+			Licences: tables.NewLicences(a.svc), Runs: tables.NewRuns(a.svc), Log: log}); err != nil {
+			return err
+		}
 		if a.sender != nil {
-			if a.runs, err = a.runStarter(tokens); err != nil {
+			if a.runs, err = a.runStarter(); err != nil {
 				return err
 			}
 			copts.Runs = a.runs
 		}
 	}
 	a.httpFuncs = map[string]http.Handler{
-		"psaapi":          psaapi.New(a.store, log, &psaapi.Options{PublicURL: cfg.PublicURL}),
+		"psaapi": psaapi.New(a.store, log, &psaapi.Options{
+			PublicURL: cfg.PublicURL,
+			Licences:  tables.NewLicences(a.svc),
+			Runs:      runProgress{tables.NewRuns(a.svc)},
+			Starter:   a.runs,
+		}),
 		"consent":         consent.Start(copts),
 		"consentcallback": consent.Callback(copts),
 	}
@@ -105,16 +120,20 @@ func (a *app) secretStore() (seatsync.SecretStore, error) {
 	return ls, nil
 }
 
-func (a *app) runStarter(tokens seatsync.TokenSource) (seatsync.RunStarter, error) {
-	gc, err := graph.New(a.cfg.GraphURL, tokens, &graph.Options{Log: a.log})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", envGraphURL, err)
+// microsoftClients builds the Graph and Partner Center clients once, for
+// the fan-out and tenantsync alike.
+func (a *app) microsoftClients(tokens seatsync.TokenSource) (err error) {
+	if a.graph, err = graph.New(a.cfg.GraphURL, tokens, &graph.Options{Log: a.log}); err != nil {
+		return fmt.Errorf("%s: %w", envGraphURL, err)
 	}
-	pc, err := partnercenter.New(a.cfg.PartnerCenterURL, tokens, &partnercenter.Options{Log: a.log})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", envPartnerCenterURL, err)
+	if a.partnerCenter, err = partnercenter.New(a.cfg.PartnerCenterURL, tokens, &partnercenter.Options{Log: a.log}); err != nil {
+		return fmt.Errorf("%s: %w", envPartnerCenterURL, err)
 	}
-	starter, err := fanout.New(fanout.Options{Graph: gc, PartnerCenter: pc, Store: a.store, Runs: tables.NewRuns(a.svc), Queue: a.sender, Log: a.log})
+	return nil
+}
+
+func (a *app) runStarter() (seatsync.RunStarter, error) {
+	starter, err := fanout.New(fanout.Options{Graph: a.graph, PartnerCenter: a.partnerCenter, Store: a.store, Runs: tables.NewRuns(a.svc), Queue: a.sender, Log: a.log})
 	if err != nil {
 		return nil, err
 	}
@@ -185,4 +204,16 @@ func (g connectionGuard) StartRun(ctx context.Context, trigger string, tenantIDs
 		g.log.ErrorContext(ctx, "could not mark the connection invalid", "error", cerr.Error())
 	}
 	return run, err
+}
+
+// runProgress serves the PSA API's run routes: the runs table's progress,
+// and the id of the run that started last.
+type runProgress struct{ *tables.Runs }
+
+func (r runProgress) LatestID(ctx context.Context) (string, error) {
+	rec, err := r.Latest(ctx)
+	if err != nil {
+		return "", err
+	}
+	return rec.RunID, nil
 }
