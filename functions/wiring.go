@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/seatsync/seatsync/functions/consent"
@@ -35,7 +36,9 @@ func (a *app) wireConsentAndRuns() error {
 	}
 	switch {
 	case cfg.Mode == ModeServe:
-		if a.queue, err = tables.NewQueue(a.svc, cfg.Queue, nil); err != nil {
+		// A short lock (renewed while a tenant syncs) brings back the work
+		// of a crashed process within seconds of a restart.
+		if a.queue, err = tables.NewQueue(a.svc, cfg.Queue, &tables.QueueOptions{LockDuration: 15 * time.Second}); err != nil {
 			return err
 		}
 		a.sender = a.queue
