@@ -140,7 +140,7 @@ func (a *app) runStarter() (seatsync.RunStarter, error) {
 	if err != nil {
 		return nil, err
 	}
-	return connectionGuard{next: starter, conns: a.store, log: a.log}, nil
+	return connectionGuard{next: resumingStarter{starter, a.log}, conns: a.store, log: a.log}, nil
 }
 
 // partnerRefreshToken is the identity cache's refresh-token store: the
@@ -219,4 +219,32 @@ func (r runProgress) LatestID(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return rec.RunID, nil
+}
+
+// resumer is a run starter that can send the rest of a run's messages.
+type resumer interface {
+	seatsync.RunStarter
+	Resume(ctx context.Context, runID string) error
+}
+
+// resumingStarter retries, once, the sending of a run whose fan-out stopped
+// part way (the run is recorded; the queue's duplicate detection drops what
+// was already sent), so a brief queue hiccup does not leave a run that
+// never finishes.
+type resumingStarter struct {
+	next resumer
+	log  *slog.Logger
+}
+
+func (r resumingStarter) StartRun(ctx context.Context, trigger string, tenantIDs []string) (seatsync.Run, error) {
+	run, err := r.next.StartRun(ctx, trigger, tenantIDs)
+	se, ok := errors.AsType[*fanout.SendError](err)
+	if !ok {
+		return run, err
+	}
+	r.log.WarnContext(ctx, "fan-out stopped part way; sending the rest", "runId", se.RunID, "error", se.Err.Error())
+	if rerr := r.next.Resume(ctx, se.RunID); rerr != nil {
+		return run, err
+	}
+	return run, nil
 }

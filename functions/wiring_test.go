@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seatsync/seatsync/shared/fanout"
 	"github.com/seatsync/seatsync/shared/identity"
 	"github.com/seatsync/seatsync/shared/seatsync"
 	"github.com/seatsync/seatsync/shared/tables"
@@ -68,5 +69,36 @@ func TestConnectionGuard(t *testing.T) {
 				t.Fatalf("connection = %+v, lastError %+v", c, c.LastError)
 			}
 		})
+	}
+}
+
+type flakyFanout struct {
+	resumeErr error
+	resumed   []string
+}
+
+func (f *flakyFanout) StartRun(context.Context, string, []string) (seatsync.Run, error) {
+	run := seatsync.Run{RunID: "0f8fad5b-d9cb-469f-a165-70867728950e", Status: seatsync.RunRunning}
+	return run, &fanout.SendError{RunID: run.RunID, Err: errors.New("servicebus: 6 of 10 sent")}
+}
+
+func (f *flakyFanout) Resume(_ context.Context, runID string) error {
+	f.resumed = append(f.resumed, runID)
+	return f.resumeErr
+}
+
+// A fan-out that stopped part way is resumed once: success hides the
+// hiccup, a second failure reports the first error with the run.
+func TestResumingStarter(t *testing.T) {
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	f := &flakyFanout{}
+	run, err := resumingStarter{f, log}.StartRun(t.Context(), seatsync.TriggerManual, nil)
+	if err != nil || run.RunID == "" || len(f.resumed) != 1 || f.resumed[0] != run.RunID {
+		t.Fatalf("run %+v, err %v, resumed %v", run, err, f.resumed)
+	}
+	f = &flakyFanout{resumeErr: errors.New("still down")}
+	run, err = resumingStarter{f, log}.StartRun(t.Context(), seatsync.TriggerManual, nil)
+	if _, ok := errors.AsType[*fanout.SendError](err); !ok || run.RunID == "" || len(f.resumed) != 1 {
+		t.Fatalf("when Resume fails too: run %+v, err %v", run, err)
 	}
 }
