@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net/http"
-	"net/url"
 	"reflect"
 	"slices"
 	"strings"
@@ -26,6 +24,7 @@ import (
 	"github.com/seatsync/seatsync/shared/graph"
 	"github.com/seatsync/seatsync/shared/identity"
 	"github.com/seatsync/seatsync/shared/mscloudsim"
+	"github.com/seatsync/seatsync/shared/mscloudsim/simtest"
 	"github.com/seatsync/seatsync/shared/partnercenter"
 	"github.com/seatsync/seatsync/shared/seatsync"
 	"github.com/seatsync/seatsync/shared/tables"
@@ -33,9 +32,6 @@ import (
 )
 
 const (
-	consentScopes = "openid profile offline_access https://api.partnercenter.microsoft.com/user_impersonation https://graph.microsoft.com/Directory.Read.All"
-	redirectURI   = "https://seatsync.example/api/consent/callback"
-
 	// Calls keys of the simulator.
 	keyToken   = "login POST /{tenant}/oauth2/v2.0/token"
 	keySkus    = "graph GET /v1.0/subscribedSkus"
@@ -43,25 +39,6 @@ const (
 	keyCount   = "graph GET /v1.0/users/$count"
 	keyPCSubs  = "partnercenter GET /v1/customers/{id}/subscriptions"
 )
-
-// memTokenStore keeps the partner's refresh token in memory.
-type memTokenStore struct {
-	mu sync.Mutex
-	rt seatsync.Secret
-}
-
-func (m *memTokenStore) Load(context.Context) (seatsync.Secret, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.rt, nil
-}
-
-func (m *memTokenStore) Save(_ context.Context, _, rt seatsync.Secret) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.rt = rt
-	return nil
-}
 
 // memQueue keeps the messages sent.
 type memQueue struct {
@@ -82,46 +59,6 @@ func (q *memQueue) take() []seatsync.Message {
 	m := q.msgs
 	q.msgs = nil
 	return m
-}
-
-// partnerTokens consents on the simulator the way the consent function does
-// (authorization code with PKCE) and returns the partner's token source.
-func partnerTokens(t *testing.T, urls mscloudsim.URLs) *identity.Tokens {
-	t.Helper()
-	ctx := t.Context()
-	client, err := identity.New(urls.Login, mscloudsim.DefaultClientID, seatsync.NewSecret(mscloudsim.DefaultClientSecret), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, _ := identity.NewVerifier()
-	state, _ := identity.NewState()
-	nonce, _ := identity.NewNonce()
-	scopes := strings.Fields(consentScopes)
-	authURL, err := client.AuthorizeURL(identity.AuthRequest{RedirectURI: redirectURI, Scopes: scopes, State: state, Nonce: nonce,
-		Verifier: verifier, Prompt: "consent"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	noRedirect := &http.Client{Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noRedirect.Get(authURL + "&sim_auto_consent=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.StatusCode != http.StatusFound || !state.Equal(seatsync.NewSecret(loc.Query().Get("state"))) {
-		t.Fatalf("authorize: %d %v", resp.StatusCode, err)
-	}
-	tr, err := client.ExchangeCode(ctx, "organizations", seatsync.NewSecret(loc.Query().Get("code")), verifier, redirectURI, scopes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := identity.NewTokens(client, &memTokenStore{rt: tr.RefreshToken}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tokens
 }
 
 // env is the whole sync on a simulator: fan-out, queue and handler.
@@ -145,7 +82,7 @@ func newEnv(t *testing.T, simOpts mscloudsim.Options, gopts *graph.Options) *env
 		t.Fatal(err)
 	}
 	t.Cleanup(sim.Close)
-	tokens := partnerTokens(t, urls)
+	tokens := simtest.PartnerTokens(t, urls)
 	g, err := graph.New(urls.Graph, tokens, gopts)
 	if err != nil {
 		t.Fatal(err)

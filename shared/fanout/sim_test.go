@@ -1,84 +1,24 @@
 package fanout_test
 
 import (
-	"context"
-	"net/http"
-	"net/url"
 	"slices"
-	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/seatsync/seatsync/shared/graph"
-	"github.com/seatsync/seatsync/shared/identity"
 	"github.com/seatsync/seatsync/shared/mscloudsim"
+	"github.com/seatsync/seatsync/shared/mscloudsim/simtest"
 	"github.com/seatsync/seatsync/shared/partnercenter"
 	"github.com/seatsync/seatsync/shared/seatsync"
 )
 
-const (
-	consentScopes = "openid profile offline_access https://api.partnercenter.microsoft.com/user_impersonation https://graph.microsoft.com/Directory.Read.All"
-	redirectURI   = "https://seatsync.example/api/consent/callback"
-)
-
-// memTokenStore keeps the partner's refresh token in memory.
-type memTokenStore struct {
-	mu sync.Mutex
-	rt seatsync.Secret
-}
-
-func (m *memTokenStore) Load(context.Context) (seatsync.Secret, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.rt, nil
-}
-
-func (m *memTokenStore) Save(_ context.Context, _, rt seatsync.Secret) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.rt = rt
-	return nil
-}
+const ()
 
 // simClients consents on the simulator the way the consent function does
 // (authorization code with PKCE) and returns the real Graph and Partner
 // Center clients on the partner's token.
 func simClients(t *testing.T, urls mscloudsim.URLs, pcOpts *partnercenter.Options) (*graph.Client, *partnercenter.Client) {
 	t.Helper()
-	ctx := t.Context()
-	client, err := identity.New(urls.Login, mscloudsim.DefaultClientID, seatsync.NewSecret(mscloudsim.DefaultClientSecret), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	verifier, _ := identity.NewVerifier()
-	state, _ := identity.NewState()
-	nonce, _ := identity.NewNonce()
-	scopes := strings.Fields(consentScopes)
-	authURL, err := client.AuthorizeURL(identity.AuthRequest{RedirectURI: redirectURI, Scopes: scopes, State: state, Nonce: nonce,
-		Verifier: verifier, Prompt: "consent"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	noRedirect := &http.Client{Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	resp, err := noRedirect.Get(authURL + "&sim_auto_consent=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if err != nil || resp.StatusCode != http.StatusFound || !state.Equal(seatsync.NewSecret(loc.Query().Get("state"))) {
-		t.Fatalf("authorize: %d %v", resp.StatusCode, err)
-	}
-	tr, err := client.ExchangeCode(ctx, "organizations", seatsync.NewSecret(loc.Query().Get("code")), verifier, redirectURI, scopes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens, err := identity.NewTokens(client, &memTokenStore{rt: tr.RefreshToken}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tokens := simtest.PartnerTokens(t, urls)
 	g, err := graph.New(urls.Graph, tokens, nil)
 	if err != nil {
 		t.Fatal(err)

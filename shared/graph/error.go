@@ -3,7 +3,6 @@ package graph
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -164,35 +163,7 @@ func (e *Error) Transient() bool {
 }
 
 // Error reads as advice for an MSP followed by the facts support needs.
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.Kind().advice(e.TenantID == ""))
-	if e.Status != 0 {
-		fmt.Fprintf(&b, " (HTTP %d", e.Status)
-	} else {
-		b.WriteString(" (no HTTP response")
-	}
-	if e.Code != "" {
-		fmt.Fprintf(&b, ", Graph code %s", e.Code)
-	}
-	b.WriteString(")")
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
-	}
-	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
-	}
-	if e.RetryAfter > 0 {
-		fmt.Fprintf(&b, "; retry after %s", e.RetryAfter)
-	}
-	if e.RequestID != "" {
-		fmt.Fprintf(&b, "; request-id %s", e.RequestID)
-	}
-	if e.ClientRequestID != "" {
-		fmt.Fprintf(&b, ", client-request-id %s", e.ClientRequestID)
-	}
-	return b.String()
-}
+func (e *Error) Error() string { return e.failure().Text() }
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
@@ -200,28 +171,18 @@ func (e *Error) Unwrap() error { return e.Err }
 // Problem is e as stored with a tenant and shown in the PSA API: the stable
 // code and the advice with the status, without Graph's own text (which
 // support reads in the log).
-func (e *Error) Problem() seatsync.Problem {
-	msg := e.Kind().advice(e.TenantID == "")
-	if e.Status != 0 {
-		msg += fmt.Sprintf(" (HTTP %d).", e.Status)
-	} else {
-		msg += "."
-	}
-	return seatsync.Problem{Code: e.Kind().Code(), Message: msg}
+func (e *Error) Problem() seatsync.Problem { return e.failure().Problem() }
+
+func (e *Error) failure() seatsync.APIFailure {
+	return seatsync.APIFailure{Advice: e.Kind().advice(e.TenantID == ""), Code: e.Kind().Code(), Status: e.Status,
+		Service: "Graph", ServiceCode: e.Code, Message: e.Message, Err: e.Err, RetryAfter: e.RetryAfter,
+		IDs: [][2]string{{"request-id", e.RequestID}, {"client-request-id", e.ClientRequestID}}}
 }
 
 // As lets seatsync.ErrorCode and seatsync.ErrorMessage, which the rest of
 // seatsync uses on any error, see e's code and advice without knowing this
 // package.
-func (e *Error) As(target any) bool {
-	t, ok := target.(**seatsync.Error)
-	if !ok {
-		return false
-	}
-	p := e.Problem()
-	*t = &seatsync.Error{Code: p.Code, Message: p.Message, Err: e}
-	return true
-}
+func (e *Error) As(target any) bool { return seatsync.AsError(target, e.Problem(), e) }
 
 // LogValue implements slog.LogValuer: the fields an operator needs to find
 // the request in Microsoft's logs.

@@ -210,11 +210,7 @@ func (e *Error) Unwrap() error { return e.Err }
 // As lets seatsync.ErrorCode and seatsync.ErrorMessage see an identity
 // failure as a *seatsync.Error with the kind's code and the plain message.
 func (e *Error) As(target any) bool {
-	if t, ok := target.(**seatsync.Error); ok {
-		*t = &seatsync.Error{Code: e.Code(), Message: e.Message()}
-		return true
-	}
-	return false
+	return seatsync.AsError(target, seatsync.Problem{Code: e.Code(), Message: e.Message()}, e)
 }
 
 // isErrorWord reports whether s looks like an OAuth error value, which is

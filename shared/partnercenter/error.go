@@ -3,7 +3,6 @@ package partnercenter
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -147,35 +146,7 @@ func (e *Error) Kind() Kind {
 }
 
 // Error reads as advice for an MSP followed by the facts support needs.
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.Kind().advice())
-	if e.Status != 0 {
-		fmt.Fprintf(&b, " (HTTP %d", e.Status)
-	} else {
-		b.WriteString(" (no HTTP response")
-	}
-	if e.Code != "" {
-		fmt.Fprintf(&b, ", Partner Center code %s", e.Code)
-	}
-	b.WriteString(")")
-	if e.Message != "" {
-		fmt.Fprintf(&b, ": %s", e.Message)
-	}
-	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
-	}
-	if e.RetryAfter > 0 {
-		fmt.Fprintf(&b, "; retry after %s", e.RetryAfter)
-	}
-	if e.RequestID != "" {
-		fmt.Fprintf(&b, "; MS-RequestId %s", e.RequestID)
-	}
-	if e.CorrelationID != "" {
-		fmt.Fprintf(&b, ", MS-CorrelationId %s", e.CorrelationID)
-	}
-	return b.String()
-}
+func (e *Error) Error() string { return e.failure().Text() }
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
@@ -183,28 +154,18 @@ func (e *Error) Unwrap() error { return e.Err }
 // Problem is e as stored with a tenant and shown in the PSA API: the stable
 // code and the advice with the status, without Partner Center's own text
 // (which support reads in the log).
-func (e *Error) Problem() seatsync.Problem {
-	msg := e.Kind().advice()
-	if e.Status != 0 {
-		msg += fmt.Sprintf(" (HTTP %d).", e.Status)
-	} else {
-		msg += "."
-	}
-	return seatsync.Problem{Code: e.Kind().Code(), Message: msg}
+func (e *Error) Problem() seatsync.Problem { return e.failure().Problem() }
+
+func (e *Error) failure() seatsync.APIFailure {
+	return seatsync.APIFailure{Advice: e.Kind().advice(), Code: e.Kind().Code(), Status: e.Status,
+		Service: "Partner Center", ServiceCode: e.Code, Message: e.Message, Err: e.Err, RetryAfter: e.RetryAfter,
+		IDs: [][2]string{{"MS-RequestId", e.RequestID}, {"MS-CorrelationId", e.CorrelationID}}}
 }
 
 // As lets seatsync.ErrorCode and seatsync.ErrorMessage, which the rest of
 // seatsync uses on any error, see e's code and advice without knowing this
 // package.
-func (e *Error) As(target any) bool {
-	t, ok := target.(**seatsync.Error)
-	if !ok {
-		return false
-	}
-	p := e.Problem()
-	*t = &seatsync.Error{Code: p.Code, Message: p.Message, Err: e}
-	return true
-}
+func (e *Error) As(target any) bool { return seatsync.AsError(target, e.Problem(), e) }
 
 // errorBody is the union of the error shapes Partner Center (and the
 // gateway in front of it) is seen to send: {"code","description",

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/seatsync/seatsync/shared/seatsync"
 )
@@ -87,5 +88,31 @@ func TestIsGUIDAndCleanText(t *testing.T) {
 		if got := seatsync.CleanText(tc.in, tc.limit); got != tc.want {
 			t.Errorf("CleanText(%q, %d) = %q, want %q", tc.in, tc.limit, got, tc.want)
 		}
+	}
+}
+
+func TestAPIFailure(t *testing.T) {
+	f := seatsync.APIFailure{Advice: "Partner Center is unavailable; seatsync retries later", Code: "partner_center_unavailable",
+		Status: 503, Service: "Partner Center", ServiceCode: "3000", Message: "Service down", RetryAfter: 2 * time.Second,
+		IDs: [][2]string{{"MS-RequestId", ""}, {"MS-CorrelationId", "c1"}}}
+	want := "Partner Center is unavailable; seatsync retries later (HTTP 503, Partner Center code 3000): Service down; retry after 2s; MS-CorrelationId c1"
+	if got := f.Text(); got != want {
+		t.Errorf("Text =\n%s\nwant\n%s", got, want)
+	}
+	if p := f.Problem(); p.Code != "partner_center_unavailable" || p.Message != "Partner Center is unavailable; seatsync retries later (HTTP 503)." {
+		t.Errorf("Problem = %+v", p)
+	}
+	f.Status = 0
+	if p := f.Problem(); p.Message != "Partner Center is unavailable; seatsync retries later." || !strings.Contains(f.Text(), "(no HTTP response, ") {
+		t.Errorf("without a response: %+v / %s", p, f.Text())
+	}
+	var se *seatsync.Error
+	cause := errors.New("typed")
+	if !seatsync.AsError(&se, f.Problem(), cause) || se.Code != f.Code || !errors.Is(se, cause) {
+		t.Errorf("AsError gave %+v", se)
+	}
+	var other *int
+	if seatsync.AsError(&other, f.Problem(), cause) {
+		t.Error("AsError accepted a target that is not **seatsync.Error")
 	}
 }
